@@ -1,0 +1,27 @@
+# Two commands do everything: `make lab` opens the course, `make test` checks it.
+# Both create the virtual environment in .venv first when it is missing.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: lab test lint students clean-env
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed; set PYTHON=python3.x")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e ".[test]"
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+test: $(STAMP)
+	COURSE_FAST=1 $(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check course_utils tests benchmarks scripts notebooks
+
+clean-env:
+	rm -rf $(VENV)

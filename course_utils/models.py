@@ -1,0 +1,139 @@
+"""The course's models: an MLP on flattened pixels, and the CNN.
+
+Every model returns unnormalised class scores (logits) from ``forward``: the
+loss applies softmax during training, and ``predict_proba`` applies it at
+evaluation.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Classifier(nn.Module):
+    """Adds ``predict_proba``: softmax over the class scores, without gradients."""
+
+    @torch.no_grad()
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """x: normalised images (N, 3, H, W). Returns probabilities (N, classes)."""
+        was_training = self.training
+        self.eval()
+        try:
+            return torch.softmax(self(x), dim=1)
+        finally:
+            self.train(was_training)
+
+
+def _check_positive(name: str, value: int) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_dropout(dropout: float) -> None:
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout is a probability in [0, 1), got {dropout!r}")
+
+
+class MLP(Classifier):
+    """Fully connected network on flattened pixels: it cannot see spatial layout.
+
+    x: (N, C, H, W) normalised images -> logits (N, num_classes).
+    """
+
+    def __init__(
+        self,
+        in_features: int = 3 * 64 * 64,
+        hidden: int = 256,
+        num_classes: int = 10,
+        dropout: float = 0.0,
+        depth: int = 2,
+    ) -> None:
+        super().__init__()
+        for name, value in [
+            ("in_features", in_features),
+            ("hidden", hidden),
+            ("num_classes", num_classes),
+            ("depth", depth),
+        ]:
+            _check_positive(name, value)
+        _check_dropout(dropout)
+        self.in_features = in_features
+
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_features
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
+            width = hidden
+        layers.append(nn.Linear(width, num_classes))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = x[0].numel() if x.dim() > 1 else x.numel()
+        if features != self.in_features:
+            raise ValueError(
+                f"MLP expects {self.in_features} values per example, got input of "
+                f"shape {tuple(x.shape)} ({features} per example)"
+            )
+        return self.layers(x)
+
+
+class CourseCNN(Classifier):
+    """The course CNN: four blocks of conv 3x3 -> batch norm -> ReLU -> max pool.
+
+    Channels grow width, 2 width, 4 width, 8 width while each pool halves the
+    image (64 -> 32 -> 16 -> 8 -> 4); global average pooling, dropout and one
+    fully connected layer give the class scores.
+
+    x: (N, 3, H, W) normalised images, H and W multiples of 16 -> logits (N, classes).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        width: int = 32,
+        dropout: float = 0.0,
+        in_channels: int = 3,
+        batch_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        for name, value in [
+            ("num_classes", num_classes),
+            ("width", width),
+            ("in_channels", in_channels),
+        ]:
+            _check_positive(name, value)
+        _check_dropout(dropout)
+        self.in_channels = in_channels
+
+        blocks: list[nn.Module] = []
+        channels = in_channels
+        for multiplier in (1, 2, 4, 8):
+            out = width * multiplier
+            blocks += [
+                nn.Conv2d(channels, out, kernel_size=3, padding=1, bias=not batch_norm),
+                nn.BatchNorm2d(out) if batch_norm else nn.Identity(),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
+            channels = out
+        self.features = nn.Sequential(*blocks)
+        self.classifier = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(channels, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_channels or min(x.shape[2:]) < 16:
+            raise ValueError(
+                f"CourseCNN expects images of shape (N, {self.in_channels}, H, W) with "
+                f"H, W >= 16, got {tuple(x.shape)}"
+            )
+        return self.classifier(self.features(x))
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
