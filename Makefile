@@ -5,7 +5,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test lint students clean-env
+NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=900 \
+	--nbval-sanitize-with tests/nbval_sanitize.cfg
+
+.PHONY: lab test lint notebooks clean-env
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed; set PYTHON=python3.x")'
@@ -17,8 +20,13 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
+# Unit tests, then every notebook under nbval in fast mode.
 test: $(STAMP)
-	COURSE_FAST=1 $(BIN)/python -m pytest
+	COURSE_FAST=1 $(BIN)/python -m pytest tests notebooks $(NBVAL)
+
+# Re-execute the committed notebooks (fast mode) after changing them.
+notebooks: $(STAMP)
+	$(BIN)/python scripts/run_notebooks.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check course_utils tests benchmarks scripts notebooks

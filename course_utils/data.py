@@ -455,6 +455,7 @@ def eurosat_splits(
     fast: bool | None = None,
     augment=None,
     dataset: EuroSAT | None = None,
+    normalization: tuple[list[float], list[float]] | None = None,
     progress: bool = True,
 ) -> Splits:
     """EuroSAT as train/val/test datasets, normalised with training statistics.
@@ -463,6 +464,8 @@ def eurosat_splits(
     class in train and val (``FAST_PER_CLASS``); the test split is always whole,
     so a test accuracy means the same in both modes. ``augment`` is a transform
     on uint8 images (3, 64, 64), applied to the training set only.
+    ``normalization`` (mean, std) replaces the training statistics, e.g. with
+    those a trained model was fitted with (``metadata["normalization"]``).
     """
     fast = fast_mode() if fast is None else fast
     dataset = dataset if dataset is not None else load_eurosat(root, progress=progress)
@@ -471,8 +474,13 @@ def eurosat_splits(
         for name, per_class in FAST_PER_CLASS.items():
             indices[name] = _first_per_class(indices[name], dataset.labels, per_class)
 
-    # Statistics from the training images only: nothing about val/test leaks in.
-    mean, std = channel_stats(dataset.images[indices["train"]])
+    if normalization is not None:
+        mean, std = (
+            torch.tensor(values, dtype=torch.float32) for values in normalization
+        )
+    else:
+        # Statistics from the training images only: nothing of val/test leaks in.
+        mean, std = channel_stats(dataset.images[indices["train"]])
 
     def subset(name: str, transform=None) -> ImageDataset:
         chosen = indices[name]

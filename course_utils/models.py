@@ -7,8 +7,12 @@ evaluation.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
+
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "course_cnn.pt"
 
 
 class Classifier(nn.Module):
@@ -137,3 +141,27 @@ class CourseCNN(Classifier):
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def load_course_cnn(
+    path: str | Path | None = None, device: torch.device | str = "cpu"
+) -> tuple[CourseCNN, dict]:
+    """The trained course CNN shipped with the package, in evaluation mode.
+
+    Returns (model, metadata). ``metadata["normalization"]`` holds the mean and
+    std its inputs must be normalised with; ``metadata["test_accuracy"]`` its
+    accuracy on the test split. See ``course_utils/weights/MODEL_CARD.md``.
+    """
+    from .training import load_checkpoint
+
+    path = Path(path) if path is not None else SHIPPED_WEIGHTS
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No trained course CNN at {path}. Reinstall course_utils from the "
+            "repository, or train it with `python scripts/train_course_cnn.py`."
+        )
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    settings = raw["metadata"].get("model", {"width": 32, "dropout": 0.2})
+    model = CourseCNN(width=settings["width"], dropout=settings["dropout"])
+    metadata = load_checkpoint(path, model)
+    return model.to(device).eval(), metadata
