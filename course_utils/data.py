@@ -456,6 +456,7 @@ def eurosat_splits(
     augment=None,
     dataset: EuroSAT | None = None,
     normalization: tuple[list[float], list[float]] | None = None,
+    train_per_class: int | None = None,
     progress: bool = True,
 ) -> Splits:
     """EuroSAT as train/val/test datasets, normalised with training statistics.
@@ -466,13 +467,19 @@ def eurosat_splits(
     on uint8 images (3, 64, 64), applied to the training set only.
     ``normalization`` (mean, std) replaces the training statistics, e.g. with
     those a trained model was fitted with (``metadata["normalization"]``).
+    ``train_per_class`` keeps only the first that many training images of
+    every class (a deliberately small training set).
     """
     fast = fast_mode() if fast is None else fast
     dataset = dataset if dataset is not None else load_eurosat(root, progress=progress)
     indices = split_indices(dataset)
-    if fast:
-        for name, per_class in FAST_PER_CLASS.items():
-            indices[name] = _first_per_class(indices[name], dataset.labels, per_class)
+    limits = dict(FAST_PER_CLASS) if fast else {}
+    if train_per_class is not None:
+        if train_per_class < 1:
+            raise ValueError(f"train_per_class must be positive, got {train_per_class}")
+        limits["train"] = min(train_per_class, limits.get("train", train_per_class))
+    for name, per_class in limits.items():
+        indices[name] = _first_per_class(indices[name], dataset.labels, per_class)
 
     if normalization is not None:
         mean, std = (
