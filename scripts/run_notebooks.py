@@ -23,8 +23,9 @@ import nbformat
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+PATHS = r"(/work/|/root/|/home/[a-z]|/Users/[A-Za-z]|/tmp/|\b[A-Z]:\\[A-Za-z])"
 FORBIDDEN = [
-    (re.compile(r"(/work/|/root/|/home/[a-z]|/Users/[A-Za-z]|/tmp/|[A-Z]:\\\\)"), "a machine path"),
+    (re.compile(PATHS), "a machine path"),
     (re.compile(r"\b[0-9a-f]{40}\b"), "a 40-hex string (an API key?)"),
 ]
 
@@ -35,14 +36,16 @@ def leaks(notebook) -> list[str]:
     for index, cell in enumerate(notebook.cells):
         for output in cell.get("outputs", []):
             texts = [output.get("text", "")]
-            texts += [v for k, v in output.get("data", {}).items() if k.startswith("text/")]
+            data = output.get("data", {})
+            texts += [v for k, v in data.items() if k.startswith("text/")]
             texts += ["\n".join(output.get("traceback", []))]
             for text in texts:
                 text = "".join(text) if isinstance(text, list) else str(text)
                 for pattern, what in FORBIDDEN:
                     match = pattern.search(text)
                     if match:
-                        found.append(f"cell {index}: {what}: ...{text[max(0, match.start() - 40):match.end() + 40]!r}")
+                        context = text[max(0, match.start() - 40) : match.end() + 40]
+                        found.append(f"cell {index}: {what}: ...{context!r}")
     return found
 
 
@@ -51,12 +54,18 @@ def run(path: Path, fast: bool) -> float:
     os.environ["COURSE_FAST"] = "1" if fast else ""
     os.environ.setdefault("WANDB_MODE", "offline")
     started = time.perf_counter()
-    NotebookClient(notebook, timeout=1800, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    client = NotebookClient(
+        notebook,
+        timeout=1800,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    client.execute()
     seconds = time.perf_counter() - started
     problems = leaks(notebook)
     if problems:
-        raise SystemExit(f"{path.name}: not saved, outputs leak:\n" + "\n".join(problems))
+        listing = "\n".join(problems)
+        raise SystemExit(f"{path.name}: not saved, outputs leak:\n{listing}")
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)  # timestamps would churn every commit
     nbformat.write(notebook, path)
@@ -66,7 +75,9 @@ def run(path: Path, fast: bool) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
-    parser.add_argument("--full", action="store_true", help="the full lesson, not COURSE_FAST")
+    parser.add_argument(
+        "--full", action="store_true", help="the full lesson, not COURSE_FAST"
+    )
     args = parser.parse_args()
     paths = args.notebooks or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     for path in paths:

@@ -1,4 +1,4 @@
-"""Promises of the repository: one test command, synced environments, clean notebooks."""
+"""Repository promises: one test command, synced environments, clean notebooks."""
 
 from __future__ import annotations
 
