@@ -174,7 +174,12 @@ def _list_images(image_dir: Path) -> list[tuple[str, int]]:
             f"missing (expected all 10: {', '.join(CLASSES)}). Re-extract EuroSAT.zip."
         )
     # torchvision's own listing: ImageFolder rules for which files count as images.
-    folder = torchvision.datasets.EuroSAT(root=str(image_dir.parent.parent))
+    try:
+        folder = torchvision.datasets.EuroSAT(root=str(image_dir.parent.parent))
+    except FileNotFoundError as error:  # a class folder without a single image
+        raise DataError(
+            f"EuroSAT in {image_dir} is incomplete: {error}. Re-extract EuroSAT.zip."
+        ) from error
     listed = [
         (str(Path(path).relative_to(image_dir)), label)
         for path, label in folder.samples

@@ -240,3 +240,11 @@ def test_cache_never_hides_a_file_damaged_later(linked_copy):
     broken.write_bytes(b"not a jpeg at all")
     with pytest.raises(data.DataError, match="SeaLake_5.jpg"):
         data.load_eurosat(root, download=False, progress=False)
+
+
+def test_empty_class_folder_is_named(linked_copy):
+    root, target = linked_copy("Industrial")
+    for image in (target / "Industrial").iterdir():
+        image.unlink()
+    with pytest.raises(data.DataError, match="Industrial"):
+        data.load_eurosat(root, download=False, progress=False)
