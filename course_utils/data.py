@@ -460,7 +460,7 @@ def eurosat_splits(
     fast: bool | None = None,
     augment=None,
     dataset: EuroSAT | None = None,
-    normalization: tuple[list[float], list[float]] | None = None,
+    normalization: dict | tuple[list[float], list[float]] | None = None,
     train_per_class: int | None = None,
     progress: bool = True,
 ) -> Splits:
@@ -470,8 +470,9 @@ def eurosat_splits(
     class in train and val (``FAST_PER_CLASS``); the test split is always whole,
     so a test accuracy means the same in both modes. ``augment`` is a transform
     on uint8 images (3, 64, 64), applied to the training set only.
-    ``normalization`` (mean, std) replaces the training statistics, e.g. with
-    those a trained model was fitted with (``metadata["normalization"]``).
+    ``normalization`` ((mean, std) or {"mean": ..., "std": ...}) replaces the
+    training statistics, e.g. with those a trained model was fitted with
+    (``metadata["normalization"]`` of ``models.load_course_cnn``).
     ``train_per_class`` keeps only the first that many training images of
     every class (a deliberately small training set).
     """
@@ -487,9 +488,9 @@ def eurosat_splits(
         indices[name] = _first_per_class(indices[name], dataset.labels, per_class)
 
     if normalization is not None:
-        mean, std = (
-            torch.tensor(values, dtype=torch.float32) for values in normalization
-        )
+        if isinstance(normalization, dict):  # as stored in a checkpoint's metadata
+            normalization = (normalization["mean"], normalization["std"])
+        mean, std = (torch.tensor(v, dtype=torch.float32) for v in normalization)
     else:
         # Statistics from the training images only: nothing of val/test leaks in.
         mean, std = channel_stats(dataset.images[indices["train"]])

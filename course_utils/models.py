@@ -165,3 +165,112 @@ def load_course_cnn(
     model = CourseCNN(width=settings["width"], dropout=settings["dropout"])
     metadata = load_checkpoint(path, model)
     return model.to(device).eval(), metadata
+
+
+# ------------------------------------------------------------ perceptron, maxout
+def perceptron_loss(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The perceptron criterion: sum over examples of (y_hat - y) * s.
+
+    scores s: float (N,) weighted sums w.x + b; targets y: (N,) of 0 or 1; the
+    prediction y_hat = 1 if s > 0 else 0 is held fixed (no gradient flows
+    through the threshold). A correctly classified example adds 0, a
+    misclassified one adds |s|, so the loss is 0 exactly when every example is
+    right. Its gradient with respect to w is (y_hat - y) * x: Rosenblatt's rule.
+    """
+    if scores.shape != targets.shape:
+        raise ValueError(
+            f"scores and targets must have the same shape, got {tuple(scores.shape)} "
+            f"and {tuple(targets.shape)}"
+        )
+    predictions = (scores > 0).to(scores.dtype).detach()
+    return ((predictions - targets.to(scores.dtype)) * scores).sum()
+
+
+class Perceptron(nn.Module):
+    """Rosenblatt's perceptron: threshold logic on a weighted sum of the inputs.
+
+    score s = x @ weight + bias, prediction y_hat = 1 if s > 0 else 0.
+    x: float (N, in_features) -> predictions int64 (N,) of 0 or 1. The weights
+    start at zero, so training is deterministic.
+    """
+
+    def __init__(self, in_features: int = 2) -> None:
+        super().__init__()
+        _check_positive("in_features", in_features)
+        self.weight = nn.Parameter(torch.zeros(in_features))
+        self.bias = nn.Parameter(torch.zeros(()))
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """The weighted sum s = x @ weight + bias: float (N,)."""
+        if x.dim() != 2 or x.shape[1] != len(self.weight):
+            raise ValueError(
+                f"Perceptron expects inputs of shape (N, {len(self.weight)}), got "
+                f"{tuple(x.shape)}"
+            )
+        return x @ self.weight + self.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Threshold logic: 1 where the score is positive, else 0; int64 (N,)."""
+        return (self.score(x) > 0).long()
+
+    def fit(
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        epochs: int = 20,
+        lr: float = 1.0,
+    ) -> list[int]:
+        """Perceptron learning: one gradient step on ``perceptron_loss`` per example.
+
+        inputs: float (N, in_features); targets: (N,) of 0 or 1. Stops early after
+        an epoch without mistakes. Returns the number of mistakes in each epoch
+        (counted before each example's step), so 0 last means it learned the set.
+        """
+        if not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+        if not lr > 0:
+            raise ValueError(f"lr must be positive, got {lr!r}")
+        inputs = inputs.to(self.weight.dtype)
+        mistakes_per_epoch = []
+        for _ in range(epochs):
+            mistakes = 0
+            for x, y in zip(inputs, targets, strict=True):
+                score = self.score(x[None])
+                mistakes += int((score > 0).long().item() != int(y))
+
+                loss = perceptron_loss(score, y[None])
+                self.zero_grad()
+                loss.backward()
+                with torch.no_grad():
+                    for parameter in (self.weight, self.bias):
+                        parameter -= lr * parameter.grad
+            mistakes_per_epoch.append(mistakes)
+            if mistakes == 0:
+                break
+        return mistakes_per_epoch
+
+
+class Maxout(nn.Module):
+    """Maxout layer (Goodfellow et al., 2013): each unit is the largest of k lines.
+
+    out[:, j] = max over p of (x @ W[j, p] + b[j, p]), p = 1..pieces. With two
+    pieces it can learn ReLU (max(x, 0)), leaky ReLU or |x|; with more it
+    approximates any convex function of its input.
+    x: (N, in_features) -> (N, out_features).
+    """
+
+    def __init__(self, in_features: int, out_features: int, pieces: int = 2) -> None:
+        super().__init__()
+        for name, value in [
+            ("in_features", in_features),
+            ("out_features", out_features),
+            ("pieces", pieces),
+        ]:
+            _check_positive(name, value)
+        self.out_features = out_features
+        self.pieces = pieces
+        self.linear = nn.Linear(in_features, out_features * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lines = self.linear(x).unflatten(-1, (self.out_features, self.pieces))
+        return lines.max(dim=-1).values

@@ -51,6 +51,11 @@ class History:
         return cls([dict(record) for record in data["records"]])
 
 
+def _show(progress: bool) -> bool:
+    """Progress bars unless turned off here or by tqdm's own ``TQDM_DISABLE=1``."""
+    return progress and os.environ.get("TQDM_DISABLE", "").lower() not in {"1", "true"}
+
+
 def _check_epochs(epochs: int) -> None:
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")

@@ -53,6 +53,9 @@ def run(path: Path, fast: bool) -> float:
     notebook = nbformat.read(path, as_version=4)
     os.environ["COURSE_FAST"] = "1" if fast else ""
     os.environ.setdefault("WANDB_MODE", "offline")
+    # Saved progress bars would show their first frame ("0%") on GitHub; the
+    # committed outputs go without them. Live runs show them as usual.
+    os.environ["TQDM_DISABLE"] = "1"
     started = time.perf_counter()
     client = NotebookClient(
         notebook,

@@ -37,7 +37,7 @@ def test_stated_test_accuracy_holds_on_the_real_test_split(shipped, eurosat):
 
 def test_normalisation_is_that_of_the_full_training_split(shipped, splits):
     _, metadata = shipped
-    mean, std = metadata["normalization"]
+    mean, std = metadata["normalization"]["mean"], metadata["normalization"]["std"]
     torch.testing.assert_close(torch.tensor(mean), splits.mean)
     torch.testing.assert_close(torch.tensor(std), splits.std)
 
