@@ -8,7 +8,7 @@ a notebook cell. Save one with ``figure.savefig("name.png")``.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -394,7 +394,7 @@ def image_panels(
     count = len(panels)
     columns = columns or count
     rows = -(-count // columns)
-    figure = Figure(figsize=(panel_size * columns, panel_size * rows + 0.5))
+    figure = Figure(figsize=(panel_size * columns, (panel_size + 0.35) * rows + 0.5))
     axes = figure.subplots(rows, columns, squeeze=False)
     for axis, (name, image) in zip(axes.flat, panels.items(), strict=False):
         if image.dim() == 3:
@@ -897,15 +897,20 @@ def fitted_functions(
     truth: torch.Tensor | None = None,
     title: str = "",
     ylim: tuple[float, float] | None = None,
+    columns: int = 4,
 ) -> Figure:
     """One panel per fitted function of one input, with the training points.
 
     x_train, y_train: (N,); x_grid: (M,); curves: {label: values on x_grid (M,)};
     truth: optional (M,) noise-free function, drawn dashed.
     """
-    figure = Figure(figsize=(3.3 * len(curves), 3.0))
-    axes = figure.subplots(1, len(curves), squeeze=False, sharey=True)[0]
-    for axis, (label, values) in zip(axes, curves.items(), strict=True):
+    columns = min(columns, len(curves))
+    rows = (len(curves) + columns - 1) // columns
+    figure = Figure(figsize=(3.3 * columns, 3.0 * rows))
+    axes = figure.subplots(rows, columns, squeeze=False, sharey=True).flatten()
+    for axis in axes[len(curves) :]:
+        axis.axis("off")
+    for axis, (label, values) in zip(axes, curves.items(), strict=False):
         if truth is not None:
             axis.plot(x_grid, truth, "--", color="gray", lw=1, label="true function")
         axis.plot(x_grid, values, color="tab:blue", label="learned")
@@ -970,14 +975,17 @@ def curve_panels(
     xlabel: str = "epoch",
     ylabel: str = "loss",
     columns: int = 3,
-    log_y: bool = False,
+    log_y: bool | Collection[str] = False,
     title: str = "",
 ) -> Figure:
     """A grid of small line plots: {panel title: {line label: values}}.
 
     Each line's x axis counts from 1 (epochs, steps or layers). A label ending
     in "(validation)" or "(test)" is drawn dashed in the colour of the line
-    before it, so a training curve and its validation curve pair up.
+    before it, so a training curve and its validation curve pair up. Lines of
+    at most 10 points get markers. log_y: True for every panel, or the titles
+    of the panels to draw on a logarithmic scale. Non-finite values (a loss
+    that became nan) leave a gap.
     """
     rows = (len(panels) + columns - 1) // columns
     figure = Figure(figsize=(3.9 * columns, 3.0 * rows))
@@ -993,10 +1001,12 @@ def curve_panels(
                 np.arange(1, len(values) + 1),
                 values,
                 "--" if dashed else "-",
+                marker="o" if len(values) <= 10 else None,
+                ms=4,
                 color=_COLORS[color_index % len(_COLORS)],
                 label=label,
             )
-        if log_y:
+        if log_y is True or (not isinstance(log_y, bool) and panel in log_y):
             axis.set_yscale("log")
         axis.set_title(panel, fontsize=10)
         axis.set_xlabel(xlabel)
@@ -1104,4 +1114,102 @@ def optimizer_trajectories(
         handles, labels, loc="lower center", ncol=per_row, fontsize=8, frameon=False
     )
     figure.tight_layout(rect=(0, 0.045 * legend_rows / rows + 0.02, 1, 1))
+    return figure
+
+
+# --- Saliency maps (06_saliency) ------------------------------------------------
+def _saliency_panel(figure, axis, image, heat, signed: bool, overlay: bool) -> None:
+    """One map with its colour bar; ``signed``: a diverging scale centred on 0."""
+    from matplotlib.ticker import FuncFormatter
+
+    heat = _plain(heat)
+    limit = float(np.abs(heat).max()) or 1.0
+    if overlay:
+        grey = _to_display(image).mean(axis=2)
+        axis.imshow(grey, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    shown = axis.imshow(
+        heat,
+        cmap="RdBu_r" if signed else "inferno",
+        vmin=-limit if signed else 0,
+        vmax=limit,
+        alpha=0.65 if overlay else 1.0,
+        interpolation="nearest",
+    )
+    bar = figure.colorbar(shown, ax=axis, fraction=0.046, pad=0.03)
+    bar.ax.tick_params(labelsize=7)
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.2g}"))
+
+
+def saliency_maps(
+    images: torch.Tensor,
+    maps: Mapping[str, torch.Tensor],
+    row_titles: Sequence[str] | None = None,
+    title: str | None = None,
+    overlay: Sequence[str] = (),
+) -> Figure:
+    """One row per image: the image, then each saliency map with its colour bar.
+
+    images: uint8 or 0-1 float (N, 3, H, W); maps: {column title: (N, H, W)}.
+    Every panel has its own scale. A column with negative values gets a
+    diverging scale centred on 0 (red: positive, blue: negative); the maps
+    named in ``overlay`` are drawn over a grey copy of the image.
+    """
+    count, columns = len(images), len(maps) + 1
+    signed = {name: bool((values < 0).any()) for name, values in maps.items()}
+    figure = Figure(figsize=(3.0 * columns, 2.5 * count + 0.4))
+    axes = figure.subplots(count, columns, squeeze=False)
+    for row in range(count):
+        axes[row, 0].imshow(_to_display(images[row]), interpolation="nearest")
+        if row_titles is not None:
+            axes[row, 0].set_title(row_titles[row], fontsize=8)
+        for column, (name, values) in enumerate(maps.items(), start=1):
+            _saliency_panel(
+                figure,
+                axes[row, column],
+                images[row],
+                values[row],
+                signed[name],
+                name in overlay,
+            )
+            if row == 0:
+                axes[row, column].set_title(name, fontsize=9)
+    for axis in axes.flat:
+        axis.set_xticks([])
+        axis.set_yticks([])
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def randomisation_curves(
+    stages: Sequence[str],
+    correlations: Mapping[str, torch.Tensor],
+    title: str = "How much of each map survives randomising the weights",
+) -> Figure:
+    """Median rank correlation with the trained model's maps, per randomisation stage.
+
+    correlations: {method: (images, stages)}; the band spans the middle half
+    (25th to 75th percentile) of the images.
+    """
+    figure = Figure(figsize=(7.5, 3.8))
+    axis = figure.subplots()
+    positions = np.arange(len(stages))
+    for name, values in correlations.items():
+        values = _plain(values)
+        low, middle, high = np.percentile(values, [25, 50, 75], axis=0)
+        axis.plot(positions, middle, "-o", ms=4, label=name)
+        axis.fill_between(positions, low, high, alpha=0.2)
+    axis.axhline(0, color="black", linewidth=0.8)
+    axis.set_xticks(positions, stages, rotation=20, ha="right", fontsize=8)
+    lowest = min(
+        np.percentile(_plain(values), 25, axis=0).min()
+        for values in correlations.values()
+    )
+    axis.set_ylim(max(-1.05, min(-0.3, lowest - 0.05)), 1.05)
+    axis.set_ylabel("rank correlation with\nthe trained model's map")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    axis.set_title(title)
+    figure.tight_layout()
     return figure

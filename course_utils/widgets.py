@@ -559,3 +559,109 @@ def quiz(lesson: str, directory: str | None = None) -> Quiz:
     ``load_quiz``.
     """
     return Quiz(load_quiz(lesson, directory))
+
+
+# --- Saliency explorer (06_saliency) ----------------------------------------------
+
+
+class SaliencyExplorer(widgets.VBox):
+    """Pick a test image, a patch size and a stride; see both saliency maps.
+
+    model: a course classifier (``predict_proba``); images: normalised float
+    (N, 3, H, W); labels: (N,) true classes; mean, std: the normalisation (3,),
+    to show the images in colour. The occlusion map measures the drop in the
+    probability of the true class, with the patch filled with 0 (the mean
+    colour of the training set).
+
+    Attributes a notebook or test can drive: ``image`` (Dropdown), ``patch_size``
+    and ``stride`` (IntSliders; the stride never exceeds the patch); after each
+    change ``occlusion`` and ``gradient`` hold the maps (H, W), ``summary``
+    (HTML) names the prediction and ``picture`` (Image) shows the drawing.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        classes: list[str] | tuple[str, ...],
+        mean: torch.Tensor,
+        std: torch.Tensor,
+        max_patch: int = 32,
+    ) -> None:
+        from . import data, saliency
+
+        if images.dim() != 4 or len(images) != len(labels) or len(images) == 0:
+            raise ValueError(
+                "images must be (N, 3, H, W) with one label each, got images "
+                f"{tuple(images.shape)} and {len(labels)} labels"
+            )
+        self.model, self.images, self.labels = model, images, labels
+        self.classes = classes
+        self.shown = data.denormalize(
+            images.detach().cpu(), torch.as_tensor(mean), torch.as_tensor(std)
+        )
+        self._saliency = saliency
+        options = [
+            (f"{index}: {classes[int(label)]}", index)
+            for index, label in enumerate(labels)
+        ]
+        self.image = widgets.Dropdown(options=options, description="image")
+        max_patch = min(max_patch, *images.shape[-2:])
+        self.patch_size = widgets.IntSlider(
+            8, min=2, max=max_patch, description="patch size", continuous_update=False
+        )
+        self.stride = widgets.IntSlider(
+            4, min=1, max=8, description="stride", continuous_update=False
+        )
+        self.summary = widgets.HTML()
+        self.picture = widgets.Image(format="png")
+        self.occlusion: torch.Tensor | None = None
+        self.gradient: torch.Tensor | None = None
+        self._adjusting = False
+        for control in (self.image, self.patch_size, self.stride):
+            control.observe(self._changed, names="value")
+        controls = widgets.HBox(
+            [self.image, widgets.VBox([self.patch_size, self.stride])]
+        )
+        super().__init__([controls, self.summary, self.picture])
+        self._update()
+
+    def _changed(self, change) -> None:
+        if change["owner"] is self.stride and self._adjusting:
+            return  # the patch size changed it; _update runs once, below
+        if change["owner"] is self.patch_size:
+            self._adjusting = True
+            try:
+                self.stride.max = self.patch_size.value  # clamps the value too
+            finally:
+                self._adjusting = False
+        self._update()
+
+    def _update(self, change=None) -> None:
+        index = self.image.value
+        image, label = self.images[index], int(self.labels[index])
+        patch_size, stride = self.patch_size.value, self.stride.value
+        probabilities = self.model.predict_proba(image[None])[0]
+        predicted = int(probabilities.argmax())
+        self.occlusion = self._saliency.occlusion_map(
+            self.model, image, label, patch_size=patch_size, stride=stride
+        )
+        self.gradient = self._saliency.gradient_saliency(self.model, image, label)
+        verdict = "right" if predicted == label else "wrong"
+        self.summary.value = (
+            f"true class <b>{self.classes[label]}</b> (p = "
+            f"{probabilities[label]:.2f}); predicted <b>{self.classes[predicted]}"
+            f"</b> (p = {probabilities[predicted]:.2f}), {verdict}. "
+            f"{patch_size}x{patch_size} patch every {stride} pixels: largest drop "
+            f"{self.occlusion.max():.2f}"
+        )
+        figure = plots.saliency_maps(
+            self.shown[index : index + 1],
+            {
+                "occlusion: drop in p(true class)": self.occlusion[None],
+                "gradient saliency": self.gradient[None],
+            },
+            overlay=["occlusion: drop in p(true class)"],
+        )
+        self.picture.value = _figure_png(figure)
