@@ -227,8 +227,9 @@ def predictions(
         colors = ["tab:green" if i == truth else "tab:gray" for i in indices]
         bar_axis.barh(range(top), values, color=colors)
         for position, value in enumerate(values):
-            bar_axis.text(min(value, 0.62) + 0.02, position, f"{value:.0%}", va="center",
-                          fontsize=7)
+            label = f"{value:.0%}"
+            x = min(value, 0.62) + 0.02
+            bar_axis.text(x, position, label, va="center", fontsize=7)
         bar_axis.set_yticks(range(top), [classes[i] for i in indices], fontsize=7)
         bar_axis.invert_yaxis()
         bar_axis.set_xlim(0, 1)
