@@ -9,6 +9,7 @@ the API key is never printed.
 
 from __future__ import annotations
 
+import io
 import logging
 import netrc
 import os
@@ -175,7 +176,12 @@ def log_figure(run, key: str, figure) -> None:
     if run is None:
         return
     try:
-        run.log({key: wandb.Image(figure)})
+        from PIL import Image
+
+        from .plots import _figure_png
+
+        # Rendered here: wandb's own figure conversion needs pyplot's global state.
+        run.log({key: wandb.Image(Image.open(io.BytesIO(_figure_png(figure))))})
     except Exception as error:
         logger.warning(
             "Could not log %s to W&B (%s); it is shown inline only.", key, error
@@ -222,7 +228,7 @@ def log_predictions(
         )[:limit]:
             predicted = int(probs.argmax())
             table.add_data(
-                wandb.Image(image.permute(1, 2, 0).numpy()),
+                wandb.Image((image.permute(1, 2, 0) * 255).round().byte().numpy()),
                 classes[int(label)],
                 classes[predicted],
                 float(probs[predicted]),

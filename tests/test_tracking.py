@@ -61,7 +61,7 @@ def _offline_runs(folder):
 
 def test_no_login_goes_offline_at_once_without_prompt(clean_wandb_env, capsys):
     started = time.perf_counter()
-    run = tracking.start_run("no-login", config={"lr": 0.1})
+    run = tracking.start_run("no-login", dir=clean_wandb_env, config={"lr": 0.1})
     run.log({"accuracy": 0.5})
     tracking.finish_run(run)
     assert time.perf_counter() - started < 30
@@ -78,7 +78,7 @@ def test_key_but_silent_service_falls_back_offline_and_training_goes_on(
     monkeypatch.setenv("WANDB_BASE_URL", address)
 
     started = time.perf_counter()
-    run = tracking.start_run("silent-service")
+    run = tracking.start_run("silent-service", dir=clean_wandb_env)
     assert time.perf_counter() - started < 30
     assert accepted, "the probe should have tried the service"
     output = capsys.readouterr().out
@@ -125,7 +125,7 @@ def test_disabled_mode_writes_nothing_and_contacts_nobody(
     monkeypatch.setenv("WANDB_MODE", "disabled")
     monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
     monkeypatch.setenv("WANDB_BASE_URL", address)
-    run = tracking.start_run("disabled")
+    run = tracking.start_run("disabled", dir=clean_wandb_env)
     run.log({"accuracy": 1.0})
     tracking.finish_run(run)
     time.sleep(0.5)
@@ -151,8 +151,8 @@ def test_unknown_wandb_mode_is_explained(clean_wandb_env, monkeypatch):
 
 
 def test_a_new_run_finishes_the_previous_one(clean_wandb_env):
-    first = tracking.start_run("first", group="g", verbose=False)
-    second = tracking.start_run("second", group="g", verbose=False)
+    first = tracking.start_run("first", dir=clean_wandb_env, group="g", verbose=False)
+    second = tracking.start_run("second", dir=clean_wandb_env, group="g", verbose=False)
     assert first._is_finished and not second._is_finished
     tracking.finish_run()
     assert second._is_finished
@@ -162,7 +162,7 @@ def test_a_new_run_finishes_the_previous_one(clean_wandb_env):
 def test_figures_tables_and_confusion_matrix_log_offline(clean_wandb_env):
     from course_utils import plots
 
-    run = tracking.start_run("media", verbose=False)
+    run = tracking.start_run("media", dir=clean_wandb_env, verbose=False)
     labels = torch.tensor([0, 1, 2, 1])
     probabilities = torch.softmax(torch.randn(4, 3), dim=1)
     tracking.log_figure(run, "bars", plots.compare_bars({"a": 0.5}, "t"))
