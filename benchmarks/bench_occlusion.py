@@ -48,7 +48,7 @@ def parse_args() -> argparse.Namespace:
         "--per-eval",
         type=int,
         nargs="+",
-        default=[16, 64, 256],
+        default=[4, 16, 64, 256],
         help="Captum perturbations_per_eval values to try",
     )
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds")

@@ -117,7 +117,7 @@ def occlusion_map(
 
     device = _model_device(model)
     channels = batch.shape[1]
-    fill = torch.as_tensor(fill, dtype=batch.dtype).to(device)
+    fill = torch.as_tensor(fill, dtype=batch.dtype).detach().to(device)
     if fill.dim() == 0:
         fill = fill.expand(channels)
     if fill.shape != (channels,):
@@ -254,12 +254,17 @@ def _targets(
     count, classes = scores.shape
     if target is None:
         return scores.argmax(dim=1)
-    if isinstance(target, bool) or not isinstance(
-        target, int | Sequence | torch.Tensor
+    try:
+        targets = torch.as_tensor(target, device=scores.device)
+    except (TypeError, ValueError, RuntimeError):
+        targets = None
+    if (
+        targets is None
+        or targets.is_floating_point()
+        or targets.is_complex()
+        or targets.dtype == torch.bool
+        or targets.dim() > 1
     ):
-        raise ValueError(f"target must hold integer class indices, got {target!r}")
-    targets = torch.as_tensor(target, device=scores.device)
-    if targets.is_floating_point() or targets.dim() > 1:
         raise ValueError(f"target must hold integer class indices, got {target!r}")
     targets = targets.long().expand(count) if targets.dim() == 0 else targets.long()
     if len(targets) != count:

@@ -122,7 +122,8 @@ def test_gradient_saliency_is_captum_saliency_maximised_over_channels(trained):
     # of the three channels at every pixel (Simonyan et al.).
     model, images, labels = trained
     ours = saliency.gradient_saliency(model, images, labels)
-    theirs = Saliency(model).attribute(images, target=labels, abs=True)
+    leaves = images.clone().requires_grad_(True)  # Captum warns about others
+    theirs = Saliency(model).attribute(leaves, target=labels, abs=True)
     assert ours.shape == (3, 64, 64)
     torch.testing.assert_close(ours, theirs.amax(dim=1), atol=0, rtol=1e-6)
     assert ours.max() > 0
@@ -301,6 +302,7 @@ def test_wrong_image_shapes_are_named(images, message, function):
         (-1, r"out of range"),
         ([1, 2, 3], r"3 targets for 2 images"),
         (1.5, r"integer class indices"),
+        (True, r"integer class indices"),
     ],
 )
 @pytest.mark.parametrize("function", ["occlusion_map", "gradient_saliency"])
