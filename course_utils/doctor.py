@@ -26,12 +26,13 @@ from dataclasses import dataclass
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
 MINIMUM_PYTHON = (3, 10)
-# Minimum versions, as in pyproject.toml (tests/test_doctor.py keeps them in sync).
+# Minimum versions, as in pyproject.toml and its "lab" extra (tests/test_doctor.py
+# keeps them in sync).
 REQUIRED_PACKAGES = {
     "torch": "2.1",
     "torchvision": "0.16",
     "wandb": "0.17",
-    "ipywidgets": "8.0",
+    "ipywidgets": "7.6",
     "jupyterlab": "4.0",
     "matplotlib": "3.7",
     "tqdm": "4.66",

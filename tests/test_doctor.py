@@ -120,7 +120,8 @@ def test_no_command_prints_help():
 def test_minimum_versions_match_pyproject():
     pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
     project = tomllib.loads(pyproject.read_text())["project"]
-    listed = project["dependencies"] + project["optional-dependencies"]["test"]
+    extras = project["optional-dependencies"]
+    listed = project["dependencies"] + extras["lab"] + extras["test"]
     declared = {r.name: str(r.specifier) for r in map(Requirement, listed)}
     for name, minimum in {**doctor.REQUIRED_PACKAGES, **doctor.TEST_PACKAGES}.items():
         assert declared[name] == f">={minimum}", name

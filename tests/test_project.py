@@ -21,7 +21,8 @@ CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
 
 def _pyproject_requirements() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    listed = project["dependencies"] + project["optional-dependencies"]["test"]
+    extras = project["optional-dependencies"]
+    listed = project["dependencies"] + extras["lab"] + extras["test"]
     requirements = [Requirement(line) for line in listed]
     return {r.name: str(r.specifier) for r in requirements if r.marker is None}
 
