@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -e ".[lab,test]"
+	# nbgrader makes the student versions; its teacher menus stay out of the students' JupyterLab.
+	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader
 	touch $(STAMP)
 
 lab: $(STAMP)

@@ -271,7 +271,13 @@ class OptimizerExplorer(widgets.VBox):
             options=list(OPTIMIZERS), value="Momentum", description="optimizer"
         )
         self.lr = widgets.FloatLogSlider(
-            value=0.05, base=10, min=-3, max=1.5, step=0.05, description="lr"
+            value=0.05,
+            base=10,
+            min=-3,
+            max=1.5,
+            step=0.05,
+            readout_format=".2g",
+            description="lr",
         )
         self.momentum = widgets.FloatSlider(
             value=0.9, min=0.0, max=0.99, step=0.01, description="momentum"
@@ -322,7 +328,10 @@ class OptimizerExplorer(widgets.VBox):
             return
         name, surface_name = self.optimizer.value, self.surface.value
         surface, steps = self.surfaces[surface_name], self.steps.value
-        settings = explorer_settings(name, self.lr.value, self.momentum.value)
+        # The log slider holds 10 ** (k / 20), e.g. 0.0501 for 0.05: two
+        # significant digits give the value it shows and the reference values.
+        lr, momentum = float(f"{self.lr.value:.2g}"), round(self.momentum.value, 2)
+        settings = explorer_settings(name, lr, momentum)
         try:
             self.path = trajectory(OPTIMIZERS[name], surface, steps, **settings)
         except ValueError as error:
@@ -333,7 +342,10 @@ class OptimizerExplorer(widgets.VBox):
         end = self.path[-1]
         final_loss = surface.loss(torch.from_numpy(end)).item()
         diverged = " (diverged)" if len(self.path) <= steps else ""
-        shown = ", ".join(f"{key}={value}" for key, value in settings.items())
+        shown = ", ".join(
+            f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+            for key, value in settings.items()
+        )
         self.status.value = (
             f"{name}({shown}) after {len(self.path) - 1} steps{diverged}: "
             f"w = ({end[0]:.3f}, {end[1]:.3f}), loss {final_loss:.4f}; "
@@ -352,6 +364,11 @@ class OptimizerExplorer(widgets.VBox):
 
 
 # --- Quizzes (the end of every lesson) ---------------------------------------------
+
+# A check mark and a cross from fonts every machine has (emoji fonts are often
+# missing on lab machines, and then the emoji shows as an empty box).
+RIGHT = '<span style="color: #1a7f37; font-weight: bold">&#10003;</span>'
+WRONG = '<span style="color: #cf222e; font-weight: bold">&#10007;</span>'
 
 # Every question in course_utils/quizzes/NN_topic.json has these keys.
 QUIZ_QUESTION_KEYS = ("prompt", "options", "answer", "explanation")
@@ -510,14 +527,14 @@ class QuizQuestion(widgets.VBox):
             self.feedback.value = "Choose an answer first, then click Check."
         elif chosen == answer:
             self.correct = True
-            self.feedback.value = f"&#9989; <b>Correct.</b> {explanation}"
+            self.feedback.value = f"{RIGHT} <b>Correct.</b> {explanation}"
         else:
             self.correct = False
             hint = self.question["feedback"][chosen]
             hint = f" {escape(hint)}" if hint else ""
             right = escape(self.question["options"][answer])
             self.feedback.value = (
-                f"&#10060; <b>Not quite.</b>{hint}<br>The answer is "
+                f"{WRONG} <b>Not quite.</b>{hint}<br>The answer is "
                 f"<i>{right}</i>: {explanation}"
             )
         if self.on_checked is not None:

@@ -350,7 +350,7 @@ def _check_quiz(page: Page, quiz: dict) -> None:
         expect(feedback, f"{where}: choosing must clear the feedback").to_have_text("")
         check.click()
         expect(feedback, f"{where}, right answer").to_have_text(
-            f"\u2705 Correct. {question['explanation']}"
+            f"\u2713 Correct. {question['explanation']}"
         )
         expect(score).to_have_text(f"Right so far: {number} of {total}")
 

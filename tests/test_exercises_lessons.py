@@ -99,7 +99,7 @@ def test_solution_passes_and_the_stub_is_not_written_yet(grade_id, capsys):
 
     check(_solution(grade_id))
     printed = capsys.readouterr().out.splitlines()
-    assert len(printed) == 1 and printed[0].startswith("\u2705 Correct:"), printed
+    assert len(printed) == 1 and printed[0].startswith("\u2713 Correct:"), printed
 
     stub = _define(_stubbed(_source(grade_id)), name)
     assert "not written yet" in _fails(check, stub)
@@ -113,7 +113,8 @@ def test_the_notebook_calls_the_check_under_the_exercise(grade_id):
     check_cell = cells[index + 1]
     assert _grade_id(check_cell) == f"{grade_id}_check"
     assert check_cell.source == f"check.{name}({name})"
-    setup = next(c for c in cells if c.cell_type == "code").source
+    # the lesson's setup: the first code cell after the Colab setup cell
+    setup = [c for c in cells if c.cell_type == "code"][1].source
     assert f"from course_utils.exercises import {module.__name__.split('.')[-1]}" in (
         setup
     )
@@ -121,7 +122,7 @@ def test_the_notebook_calls_the_check_under_the_exercise(grade_id):
     assert cells[index - 1].source.startswith("### Exercise ")
     # the executed notebook shows exactly the one confirmation line
     printed = [o.text for o in check_cell.get("outputs", [])]
-    assert len(printed) == 1 and printed[0].startswith("\u2705 Correct:"), printed
+    assert len(printed) == 1 and printed[0].startswith("\u2713 Correct:"), printed
 
 
 @pytest.mark.parametrize("grade_id", EXERCISES)

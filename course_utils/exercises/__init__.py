@@ -40,7 +40,7 @@ class ExerciseFailed(AssertionError):
 
 def passed(what: str) -> None:
     """Print the confirmation a check shows when every case agreed."""
-    print(f"\u2705 Correct: {what}")
+    print(f"\u2713 Correct: {what}")
 
 
 def fail(problem: str, hint: str | None = None) -> None:
