@@ -12,31 +12,29 @@ Screenshots land in the pytest temporary folder, under ``screenshots*/``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect
 
 from course_utils import widgets
 
 from .browser_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    CHROMIUM_MISSING,
-    JupyterLab,
-    server_environment,
+    OPEN_TIMEOUT_MS,
+    evidence_on_failure,
+    menu,
+    open_notebook,
+    serve_copies,
+    system_chromium,
+    watched_tab,
 )
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 LESSONS = sorted(path.name for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-KERNEL_NAME = "Python 3 (ipykernel)"
-OPEN_TIMEOUT_MS = 120_000  # server start-up, first page load, kernel start
 RUN_TIMEOUT_MS = 1_500_000  # Run All, fast mode; 05 needs ~3 min on 2 free cores
 WIDGET_TIMEOUT_MS = 60_000  # one explorer redraw (the saliency maps take longest)
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -70,32 +68,15 @@ EXPLORERS = {
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A JupyterLab server over copies of the lessons; stopped after the module."""
-    root = tmp_path_factory.mktemp("lab-root")
-    for name in LESSONS:
-        shutil.copyfile(NOTEBOOKS / name, root / name)
-    server = JupyterLab(root, tmp_path_factory.mktemp("lab-home"), server_environment())
-    try:
-        server.wait_until_ready()
+    with serve_copies(NOTEBOOKS, LESSONS, tmp_path_factory) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory):
     """Headless Debian Chromium with a fresh profile. Fails when it is missing."""
-    if not CHROMIUM.is_file():
-        pytest.fail(CHROMIUM_MISSING, pytrace=False)
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1000},
-        )
+    with system_chromium(tmp_path_factory.mktemp("chromium-profile")) as context:
         yield context
-        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -111,52 +92,9 @@ def problems() -> list[str]:
 
 @pytest.fixture
 def page(chromium, lab, problems):
-    """A new browser tab that reports its errors into ``problems``.
-
-    Afterwards the tab is closed and every kernel stopped, so the next lesson
-    has the CPUs to itself.
-    """
-    tab = chromium.new_page()
-    tab.on("console", lambda message: _console_error(message, problems))
-    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    yield tab
-    tab.close()
-    lab.shutdown_kernels()
-
-
-def _console_error(message, problems: list[str]) -> None:
-    """Record a console error, except an external image the sandbox cannot resolve.
-
-    Lessons show the "Open in Colab" badge from colab.research.google.com; the
-    test machines have no DNS, and no browser setting silences a failed image
-    load short of disabling all images (which the explorers need). Only that
-    error, for a host other than the local server, is let pass.
-    """
-    url = message.location.get("url", "")
-    offline = message.text.startswith(
-        "Failed to load resource: net::ERR_NAME_NOT_RESOLVED"
-    ) and not url.startswith("http://127.0.0.1:")
-    if message.type == "error" and not offline:
-        problems.append(f"console error: {message.text} at {message.location}")
-
-
-@contextlib.contextmanager
-def evidence_on_failure(
-    lab: JupyterLab, page: Page, problems: list[str], screenshot: Path
-):
-    """On any failure inside, save a screenshot and print the server's log.
-
-    Pytest shows printed output only for failing tests; the error is re-raised.
-    """
-    start = len(lab.log())
-    try:
-        yield
-    except BaseException:
-        page.screenshot(path=screenshot)
-        print(f"Screenshot: {screenshot}")
-        print("Browser errors:", "\n".join(problems) or "none")
-        print(f"JupyterLab server log during this test:\n{lab.log()[start:]}")
-        raise
+    """A new tab reporting into ``problems``; its kernels stop afterwards."""
+    with watched_tab(chromium, lab, problems) as tab:
+        yield tab
 
 
 # --- the test ----------------------------------------------------------------------
@@ -169,7 +107,7 @@ def test_lesson_in_jupyterlab(lesson, lab, page, problems, screenshots):
     sources = _code_sources(copy)
     failed = screenshots / f"{copy.stem}-failed.png"
     with evidence_on_failure(lab, page, problems, failed):
-        _open_notebook(page, lab, lesson, code_cells=len(sources))
+        open_notebook(page, lab, lesson, code_cells=len(sources))
         seconds = _run_all_cells(page)
         cells = _saved_code_cells(page, copy)
         _check_all_executed(page, cells)
@@ -192,31 +130,10 @@ def _code_sources(notebook: Path) -> list[str]:
     return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
 
 
-def _open_notebook(page: Page, lab: JupyterLab, lesson: str, code_cells: int) -> None:
-    """Open ``lesson`` in a workspace of its own; its kernel must start unasked."""
-    workspace = Path(lesson).stem
-    page.goto(lab.url(f"/lab/workspaces/{workspace}/tree/{lesson}?reset"))
-    kernel = page.locator(".jp-NotebookPanel-toolbar .jp-KernelName")
-    dialog = page.locator(".jp-Dialog")
-    expect(kernel.filter(has_text=KERNEL_NAME).or_(dialog)).to_be_visible(
-        timeout=OPEN_TIMEOUT_MS
-    )
-    assert not dialog.is_visible(), (
-        f"JupyterLab asked a question on opening {lesson} (the notebook's "
-        f"kernelspec should make that unnecessary): {dialog.inner_text()!r}"
-    )
-    expect(page.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
-        "data-status", "idle", timeout=OPEN_TIMEOUT_MS
-    )
-    expect(page.locator(".jp-Notebook .jp-CodeCell")).to_have_count(
-        code_cells, timeout=OPEN_TIMEOUT_MS
-    )
-
-
 def _run_all_cells(page: Page) -> float:
     """Run > Run All Cells, then wait until no cell is queued or running."""
     start = time.monotonic()
-    _menu(page, "Run", "Run All Cells")
+    menu(page, "Run", "Run All Cells")
     busy = page.locator(".jp-InputPrompt", has_text="[*]")
     expect(busy.first).to_be_visible()
     expect(busy).to_have_count(0, timeout=RUN_TIMEOUT_MS)
@@ -226,20 +143,12 @@ def _run_all_cells(page: Page) -> float:
     return time.monotonic() - start
 
 
-def _menu(page: Page, menu: str, item: str) -> None:
-    """Click ``item`` in the main menu bar's ``menu``, as a student would."""
-    page.locator("#jp-MainMenu .lm-MenuBar-itemLabel").get_by_text(
-        menu, exact=True
-    ).click()
-    page.locator(".lm-Menu-itemLabel").get_by_text(item, exact=True).click()
-
-
 def _saved_code_cells(page: Page, copy: Path) -> list[dict]:
     """Save the notebook (File > Save Notebook); return its code cells from disk.
 
     Error outputs look like stderr in the page; the saved file tells them apart.
     """
-    _menu(page, "File", "Save Notebook")
+    menu(page, "File", "Save Notebook")
     expect(page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty")).to_have_count(0)
     cells = json.loads(copy.read_text(encoding="utf-8"))["cells"]
     return [cell for cell in cells if cell["cell_type"] == "code"]
