@@ -71,3 +71,35 @@ def replace_with_copy(link: Path) -> Path:
     shutil.copyfile(source, link)
     os.chmod(link, 0o644)
     return link
+
+
+# --- the browser tests (tests/test_browser*.py); each module defines `lab` ------
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    """Headless Debian Chromium with a fresh profile. Fails when it is missing."""
+    from .browser_support import system_chromium
+
+    with system_chromium(tmp_path_factory.mktemp("chromium-profile")) as context:
+        yield context
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture
+def problems() -> list[str]:
+    """The console errors and page errors of this test's browser tab."""
+    return []
+
+
+@pytest.fixture
+def page(chromium, lab, problems):
+    """A new tab of the module's JupyterLab `lab`, reporting into ``problems``."""
+    from .browser_support import watched_tab
+
+    with watched_tab(chromium, lab, problems) as tab:
+        yield tab

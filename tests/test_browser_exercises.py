@@ -30,8 +30,6 @@ from .browser_support import (
     menu,
     open_notebook,
     serve_copies,
-    system_chromium,
-    watched_tab,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,31 +58,6 @@ def lab(tmp_path_factory):
     """A JupyterLab server over copies of student/; stopped after the module."""
     with serve_copies(STUDENT, LESSONS, tmp_path_factory) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
-    """Headless Debian Chromium with a fresh profile. Fails when it is missing."""
-    with system_chromium(tmp_path_factory.mktemp("chromium-profile")) as context:
-        yield context
-
-
-@pytest.fixture(scope="module")
-def screenshots(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("screenshots")
-
-
-@pytest.fixture
-def problems() -> list[str]:
-    """The console errors and page errors of this test's browser tab."""
-    return []
-
-
-@pytest.fixture
-def page(chromium, lab, problems):
-    """A new tab reporting into ``problems``; its kernels stop afterwards."""
-    with watched_tab(chromium, lab, problems) as tab:
-        yield tab
 
 
 # --- the test ----------------------------------------------------------------------
