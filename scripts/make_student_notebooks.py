@@ -35,11 +35,12 @@ STUB = (
     'raise NotImplementedError("write your code here, then run the check below")'
 )
 HEADER = (
-    "**Student version.** The exercises are left for you: write your code where "
-    "a cell says `# YOUR CODE HERE` (replacing the `raise NotImplementedError` "
-    "line), run that cell, then run the check cell under it. A check that "
-    "fails says why, with a hint. The same lesson with the solutions and all "
-    "outputs is [notebooks/{name}](../notebooks/{name})."
+    "**Student version.** The exercises are left for you. Run the notebook from "
+    "the top; where a cell says `# YOUR CODE HERE`, replace the `raise "
+    "NotImplementedError` line with your code, run that cell, then run the "
+    "check cell under it. A check that fails says why, with a hint. The same "
+    "lesson with the solutions and all outputs is "
+    "[notebooks/{name}](../notebooks/{name}) in the repository."
 )
 
 
@@ -73,6 +74,10 @@ def generate(source: Path, out: Path) -> list[Path]:
             generated = course / "release" / ASSIGNMENT / lesson.name
             notebook = json.loads(generated.read_text())
             _student_header(notebook, lesson.name)
+            # The lesson's saved widget views (progress bars, quizzes) belong to
+            # its outputs, which nbgrader cleared; their state would only bloat
+            # the file.
+            notebook["metadata"].pop("widgets", None)
             target = out / lesson.name
             nbformat.write(nbformat.from_dict(notebook), target)
             written.append(target)

@@ -70,6 +70,8 @@ def test_dropout_check(capsys):
     for hint, wrong in mistakes.items():
         assert hint in _fails(recap_checks.dropout, wrong), hint
     assert "shape" in _fails(recap_checks.dropout, lambda x, p, t: x[:10])
+    pair = _fails(recap_checks.dropout, lambda x, p, t: x[:, None].max(dim=1))
+    assert "take its .values" in pair
 
 
 def test_elu_check(capsys):
@@ -140,6 +142,15 @@ def test_adam_check(capsys):
     def step_counted_from_2(w, g, m, v, t, **settings):
         return _adam(w, g, m, v, t + 1, **settings)
 
+    def returns_corrected(w, g, m, v, t, lr, beta1, beta2, eps):
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        m, v = m / (1 - beta1**t), v / (1 - beta2**t)
+        return w - lr * m / (torch.sqrt(v) + eps), m, v
+
+    assert "before the bias correction" in _fails(
+        optimizer_checks.adam_step, returns_corrected
+    )
     for wrong in (plain_sgd, step_counted_from_2):
         assert "first differ from torch.optim.Adam" in _fails(
             optimizer_checks.adam_step, wrong

@@ -78,6 +78,13 @@ def call(function: Callable, name: str, *args: Any, **kwargs: Any) -> Any:
 def as_tensor(value: Any, name: str, like: torch.Tensor) -> torch.Tensor:
     """``value`` as a tensor shaped like ``like``; else ``ExerciseFailed``."""
     if not isinstance(value, torch.Tensor):
+        if isinstance(getattr(value, "values", None), torch.Tensor):
+            # torch.max(x, dim=...) and friends return (values, indices)
+            fail(
+                f"`{name}` is a pair (values, indices), not a tensor.",
+                "x.max(dim=...) returns both the largest values and where they "
+                "are: take its .values (or use x.amax(dim=...)).",
+            )
         fail(
             f"`{name}` should be a torch.Tensor, got {type(value).__name__}.",
             "build the result from torch operations on the tensors you were given.",

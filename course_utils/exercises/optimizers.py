@@ -114,12 +114,16 @@ def _momentum_case(student: Callable, lr: float, mu: float, grads) -> None:
     )
 
 
-def _adam_variant(w, g, m, v, t, lr, beta1, beta2, eps, *, correct, eps_inside):
+def _adam_variant(
+    w, g, m, v, t, lr, beta1, beta2, eps, *, correct, eps_inside, return_corrected=False
+):
     m = beta1 * m + (1 - beta1) * g
     v = beta2 * v + (1 - beta2) * g * g
     m_hat = m / (1 - beta1**t) if correct else m
     v_hat = v / (1 - beta2**t) if correct else v
     root = torch.sqrt(v_hat + eps) if eps_inside else torch.sqrt(v_hat) + eps
+    if return_corrected:
+        return w - lr * m_hat / root, m_hat, v_hat
     return w - lr * m_hat / root, m, v
 
 
@@ -167,6 +171,10 @@ def _adam_case(student: Callable, settings: dict, grads) -> None:
         "uncorrected).": dict(correct=False, eps_inside=False),
         "eps goes outside the square root, as in torch: sqrt(v_hat) + eps.": dict(
             correct=True, eps_inside=True
+        ),
+        "return m and v as they are, before the bias correction: the next step "
+        "builds on the uncorrected averages.": dict(
+            correct=True, eps_inside=False, return_corrected=True
         ),
     }
     for hint, variant in mistakes.items():
