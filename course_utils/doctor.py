@@ -38,7 +38,14 @@ REQUIRED_PACKAGES = {
     "tqdm": "4.66",
     "torchinfo": "1.8",
 }
-TEST_PACKAGES = {"nbval": "0.11", "captum": "0.7"}  # needed only to run the tests
+# Needed only by teachers and contributors: the tests, the browser test, and
+# making the student versions of the lessons.
+TEST_PACKAGES = {
+    "nbval": "0.11",
+    "captum": "0.7",
+    "nbgrader": "0.9",
+    "playwright": "1.40",
+}
 TRAINING_BATCH = 20  # images in the timed training step: two of every class
 SLOW_STEP_SECONDS = 10.0  # a training step slower than this gets a warning
 WANDB_WAIT_SECONDS = 15.0  # stop waiting for the W&B probe after this long
