@@ -318,7 +318,13 @@ def test_softmax_names_the_common_mistakes():
         "each row's own maximum": lambda x: (
             (x - x.max()).exp() / (x - x.max()).exp().sum(dim=1, keepdim=True)
         ),
-        "keepdim=True": lambda x: _stable(x).exp() / _stable(x).exp().sum(dim=1),
+        "the sum needs keepdim=True": lambda x: (
+            _stable(x).exp() / _stable(x).exp().sum(dim=1)
+        ),
+        "the row maximum needs keepdim=True": lambda x: (
+            (x - x.amax(dim=1)).exp()
+            / (x - x.amax(dim=1)).exp().sum(dim=1, keepdim=True)
+        ),
         "you normalised each column": lambda x: x.exp() / x.exp().sum(dim=0),
         "not by the sum over the whole batch": lambda x: (
             (x - x.max()).exp() / (x - x.max()).exp().sum()

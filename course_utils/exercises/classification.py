@@ -175,6 +175,12 @@ def _softmax_mistakes() -> list[tuple[str, Callable[[torch.Tensor], torch.Tensor
         ),
         "the sum needs keepdim=True: without it, shape (N,) is divided into "
         "the columns instead of the rows.": lambda x: rows(x) / rows(x).sum(dim=1),
+        "the row maximum needs keepdim=True: logits.amax(dim=1) has shape (N,) "
+        "and is subtracted along the columns; with keepdim=True it has shape "
+        "(N, 1) and each row loses its own maximum.": lambda x: (
+            (x - x.amax(dim=1)).exp()
+            / (x - x.amax(dim=1)).exp().sum(dim=1, keepdim=True)
+        ),
         "subtract each row's own maximum, logits.amax(dim=1, keepdim=True), not "
         "the largest logit of the whole batch: the other rows underflow to "
         "0 / 0.": lambda x: (
